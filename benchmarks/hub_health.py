@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from contextlib import ExitStack
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.contract_server import Behaviour, ContractServer  # noqa: E402
+from tests.support.playbook import run_playbook  # noqa: E402
 
 HUBS = [
     "sourcing",
@@ -55,7 +50,7 @@ def main() -> None:
     parser.add_argument("--slowest", type=float, default=0.4, help="the slowest hub's")
     args = parser.parse_args()
 
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with ExitStack() as stack:
         servers = {
             hub: stack.enter_context(
                 ContractServer(
@@ -70,59 +65,23 @@ def main() -> None:
             for s in servers.values()
             for e in ("healthz", "readyz", "version")
         ]
-        playbook = Path(tmp) / "bench.yml"
-        playbook.write_text(
-            yaml.safe_dump(
-                [
-                    {
-                        "name": "Benchmark",
-                        "hosts": "localhost",
-                        "gather_facts": False,
-                        "tasks": [
-                            {
-                                "name": "Check with hub_health",
-                                "tamyla.tradehub.hub_health": {"hubs": hubs},
-                            },
-                            {
-                                "name": "Probe the slowest endpoint once with uri",
-                                "ansible.builtin.uri": {
-                                    "url": "%s/readyz" % servers[HUBS[0]].url
-                                },
-                            },
-                            {
-                                "name": "Check with a uri loop",
-                                "ansible.builtin.uri": {
-                                    "url": "{{ item }}",
-                                    "status_code": [200, 503],
-                                },
-                                "loop": endpoints,
-                            },
-                        ],
-                    }
-                ]
-            )
-        )
-        env = dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        )
-        completed = subprocess.run(
+        tasks = run_playbook(
             [
-                str(Path(sys.executable).with_name("ansible-playbook")),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                str(playbook),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
+                {
+                    "name": "Check with hub_health",
+                    "tamyla.tradehub.hub_health": {"hubs": hubs},
+                },
+                {
+                    "name": "Probe the slowest endpoint once with uri",
+                    "ansible.builtin.uri": {"url": "%s/readyz" % servers[HUBS[0]].url},
+                },
+                {
+                    "name": "Check with a uri loop",
+                    "ansible.builtin.uri": {"url": "{{ item }}"},
+                    "loop": endpoints,
+                },
+            ]
         )
-    tasks = json.loads(completed.stdout)["plays"][0]["tasks"]
     health, single, uri = (task_seconds(t) for t in tasks)
     print("hubs: %d, endpoints: %d" % (len(HUBS), len(endpoints)))
     print(

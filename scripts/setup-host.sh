@@ -43,6 +43,11 @@ IMAGE_PACKAGES=(
 )
 
 log() { printf '==> %s\n' "$*"; }
+# Only steps that change the machine need root: a developer whose machine is already
+# set up can run the tests as any user.
+need_root() {
+    [[ "$(id -u)" == 0 ]] || die "run as root $1 (sudo $0)"
+}
 die() {
     printf 'setup-host: error: %s\n' "$*" >&2
     exit 1
@@ -69,6 +74,7 @@ install_packages() {
         return
     fi
     log "apt packages: installing ${missing[*]}"
+    need_root "to install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q || die "apt-get update failed: check the mirrors in /etc/apt/sources.list.d/"
     apt-get install -y -q --no-install-recommends "${missing[@]}" \
@@ -218,6 +224,7 @@ build_image() {
     # shellcheck disable=SC2064 # expand now: the path is local to this function
     trap "rm -rf '$rootfs'" EXIT
     log "debootstrap $SUITE from $mirror into $rootfs"
+    need_root "to build the image $HOST_IMAGE"
     debootstrap --variant=minbase --include="$(IFS=,; echo "${IMAGE_PACKAGES[*]}")" \
         "$SUITE" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
         tail -n 20 "$rootfs.log" >&2
@@ -257,7 +264,6 @@ main() {
         die "unknown argument '$1'"
         ;;
     esac
-    [[ "$(id -u)" == 0 ]] || die "run as root (it installs packages and builds images)"
     if "$packages"; then
         install_packages
         configure_containers

@@ -2,65 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import yaml
-
 from tests.support.contract_server import Behaviour, ContractServer, make_pki
+from tests.support.playbook import run_playbook
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def run_task(tmp_path: Path, args: dict, *extra: str) -> dict:
+def run_task(args: dict, *extra: str) -> dict:
     """Run one hub_health task on localhost; return its result."""
-    playbook = tmp_path / "probe.yml"
-    playbook.write_text(
-        yaml.safe_dump(
-            [
-                {
-                    "name": "Probe",
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "tasks": [
-                        {
-                            "name": "Check the hubs",
-                            "tamyla.tradehub.hub_health": args,
-                            "ignore_errors": True,
-                        }
-                    ],
-                }
-            ]
-        )
-    )
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            str(playbook),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert completed.returncode == 0, completed.stderr + completed.stdout
-    output = json.loads(completed.stdout)
-    return output["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    task = {"name": "Check the hubs", "tamyla.tradehub.hub_health": args}
+    tasks = run_playbook([{**task, "ignore_errors": True}], *extra)
+    return tasks[0]["hosts"]["localhost"]
 
 
 def test_ready_hubs_pass_and_report_in_check_mode(tmp_path):
@@ -70,7 +20,6 @@ def test_ready_hubs_pass_and_report_in_check_mode(tmp_path):
         ContractServer(Behaviour(hub="contacts", version="1.2.0")) as contacts,
     ):
         result = run_task(
-            tmp_path,
             {
                 "hubs": [
                     {
@@ -95,10 +44,10 @@ def test_ready_hubs_pass_and_report_in_check_mode(tmp_path):
     assert any("expires in 20 days" in w for w in result["warnings"])
 
 
-def test_unready_hub_fails_the_task_naming_it(tmp_path):
+def test_unready_hub_fails_the_task_naming_it():
     with ContractServer(Behaviour(hub="demand", failing=["database"])) as demand:
         result = run_task(
-            tmp_path, {"hubs": [{"name": "demand", "url": demand.url}], "timeout": 2}
+            {"hubs": [{"name": "demand", "url": demand.url}], "timeout": 2}
         )
 
     assert result["failed"] is True
@@ -109,7 +58,7 @@ def test_unready_hub_fails_the_task_naming_it(tmp_path):
     assert result["hubs"]["demand"]["failing_checks"] == ["database"]
 
 
-def test_bad_url_fails_before_probing(tmp_path):
-    result = run_task(tmp_path, {"hubs": [{"name": "demand", "url": "demand:8080"}]})
+def test_bad_url_fails_before_probing():
+    result = run_task({"hubs": [{"name": "demand", "url": "demand:8080"}]})
     assert result["failed"] is True
     assert result["msg"].startswith("hubs[0].url: expected an http:// or https:// URL")
