@@ -19,8 +19,21 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
-ALL_HUBS = ["sourcing", "content", "contacts", "campaigns", "demand", "shipping", "services"]
-GROUPS = ["tradehub_database", "tradehub_event_bus", "tradehub_hubs", "tradehub_gateway"]
+ALL_HUBS = [
+    "sourcing",
+    "content",
+    "contacts",
+    "campaigns",
+    "demand",
+    "shipping",
+    "services",
+]
+GROUPS = [
+    "tradehub_database",
+    "tradehub_event_bus",
+    "tradehub_hubs",
+    "tradehub_gateway",
+]
 FIRST_PLAY = "Check the inventory on every host before changing anything"
 
 
@@ -73,7 +86,12 @@ def test_onprem_example_spreads_the_groups_over_five_hosts() -> None:
     assert group_hosts(listing, "tradehub_gateway") == {"gw01"}
 
     hostvars = listing["_meta"]["hostvars"]
-    assert hostvars["hub01"]["hub_names"] == ["sourcing", "content", "contacts", "campaigns"]
+    assert hostvars["hub01"]["hub_names"] == [
+        "sourcing",
+        "content",
+        "contacts",
+        "campaigns",
+    ]
     assert hostvars["hub02"]["hub_names"] == ["demand", "shipping", "services"]
     for name in ["db01", "bus01", "gw01"]:
         assert "hub_names" not in hostvars[name], name
@@ -108,7 +126,9 @@ def run_site(tmp_path: Path, **settings: Any) -> subprocess.CompletedProcess[str
         "tradehub_customer_name": "ACME Trading GmbH",
         "tradehub_domain": "acme-trading.example",
         "tradehub_hubs": list(ALL_HUBS),
-        "hub_wheelhouse": str(tmp_path / "tradehub-reference-hub-1.0.0-wheelhouse.tar.gz"),
+        "hub_wheelhouse": str(
+            tmp_path / "tradehub-reference-hub-1.0.0-wheelhouse.tar.gz"
+        ),
         "tradehub_secrets_dir": str(tmp_path / "secrets"),
         **settings,
     }
@@ -128,7 +148,9 @@ def run_site(tmp_path: Path, **settings: Any) -> subprocess.CompletedProcess[str
         ],
         capture_output=True,
         text=True,
-        env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1"),
+        env=ansible_env(
+            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1"
+        ),
         cwd=ROOT,
         timeout=300,
         check=False,
