@@ -25,12 +25,13 @@ help: ## List the targets
 	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) \
 	  | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): requirements/dev.txt requirements/constraints.txt hubs/reference/pyproject.toml
+$(VENV_STAMP): requirements/dev.txt requirements/constraints.txt hubs/reference/pyproject.toml tools/license/pyproject.toml
 	@echo "install: building $(VENV) from requirements/dev.txt (pinned by requirements/constraints.txt)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(VENV)/bin/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
 	$(VENV)/bin/pip install --quiet --no-deps --editable hubs/reference
+	$(VENV)/bin/pip install --quiet --no-deps --editable tools/license
 	@touch $@
 
 .PHONY: install

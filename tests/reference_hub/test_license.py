@@ -17,13 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tradehub_reference_hub.license import add_signature, sign_license
 
 from tests.support.hub import HubProcess
 from tests.support.lab import TRUSTED_KEY_ID, Lab, LicenseSigner, utc
-
-DEPLOYMENT = "dep-eu-1"
+from tests.support.licenses import BAD_LICENSES as BAD
+from tests.support.licenses import DEPLOYMENT
 
 
 @pytest.fixture(scope="module")
@@ -57,74 +56,23 @@ def license_check(hub: HubProcess) -> tuple[int, dict[str, Any]]:
     return response.status_code, body
 
 
-def flip_one_payload_byte(document: dict[str, Any]) -> dict[str, Any]:
-    payload = bytearray(base64.b64decode(document["payload"]))
-    index = payload.index(b"Example")
-    payload[index] ^= 0x01  # 'E' becomes 'D': still valid JSON, no longer signed
-    return {**document, "payload": base64.b64encode(bytes(payload)).decode()}
-
-
-def signed_by(key: Ed25519PrivateKey, key_id: str, signer: LicenseSigner, **kw: Any):
-    return sign_license(key, key_id, signer.payload(**kw))
-
-
-BAD_LICENSES: list[Any] = [
-    pytest.param(
-        lambda s: flip_one_payload_byte(s.document()),
-        "does not verify",
-        id="payload-changed-by-one-byte",
-    ),
-    pytest.param(
-        lambda s: signed_by(s.trusted, "tamyla-unknown-9", s),
-        "no signature by a trusted key",
-        id="unknown-key-id",
-    ),
-    pytest.param(
-        lambda s: signed_by(s.untrusted, TRUSTED_KEY_ID, s),
-        "does not verify",
-        id="wrong-signature",
-    ),
-    pytest.param(
-        lambda s: s.document(
-            s.payload(not_before=utc(-400), expires_at=utc(-30), grace_days=14)
-        ),
-        "grace days are over",
-        id="expired-past-grace",
-    ),
-    pytest.param(
-        lambda s: s.document(s.payload(not_before=utc(2), expires_at=utc(400))),
-        "not valid before",
-        id="not-yet-valid",
-    ),
-    pytest.param(
-        lambda s: s.document(s.payload(customer_id="cust-0099")),
-        "customer",
-        id="another-customer",
-    ),
-    pytest.param(
-        lambda s: s.document(
-            s.payload(hubs={"demand": {"edition": "standard", "limits": {}}})
-        ),
-        "does not cover hub 'content'",
-        id="hub-not-covered",
-    ),
-    pytest.param(
-        lambda s: s.document(s.payload(deployment_id="dep-us-2")),
-        "deployment",
-        id="another-deployment",
-    ),
-    pytest.param(
-        lambda s: json.dumps(s.document()).encode()[:60],
-        "not valid JSON",
-        id="truncated",
-    ),
-    pytest.param(lambda s: b"license: yes\n", "not valid JSON", id="not-json"),
-    pytest.param(lambda s: b"", "empty", id="empty-file"),
-    pytest.param(
-        lambda s: {**s.document(), "format": "tradehub-license/9"},
-        "format",
-        id="unknown-format",
-    ),
+# What the hub's license check says of each bad license of tests.support.licenses.
+REASONS = {
+    "payload-changed-by-one-byte": "does not verify",
+    "unknown-key-id": "no signature by a trusted key",
+    "wrong-signature": "does not verify",
+    "expired-past-grace": "grace days are over",
+    "not-yet-valid": "not valid before",
+    "another-customer": "customer",
+    "hub-not-covered": "does not cover hub 'content'",
+    "another-deployment": "deployment",
+    "truncated": "not valid JSON",
+    "not-json": "not valid JSON",
+    "empty-file": "empty",
+    "unknown-format": "format",
+}
+BAD_LICENSES = [
+    pytest.param(make, REASONS[name], id=name) for name, make in BAD.items()
 ]
 
 

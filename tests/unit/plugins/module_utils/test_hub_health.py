@@ -206,3 +206,29 @@ def test_summary_names_each_unready_hub_and_why():
 def test_bad_input_is_refused_before_any_request(hubs, connect_to, message):
     with pytest.raises(HubHealthError, match=message.replace("[", r"\[")):
         build_targets(hubs, connect_to)
+
+
+def test_only_ignored_failing_checks_count_as_ready():
+    with ContractServer(Behaviour(hub="content", failing=["license"])) as server:
+        target = hub_health.build_targets(
+            [{"name": "content", "url": server.url}], None
+        )
+        ignored = hub_health.probe(target, timeout=3, ignore_checks=("license",))
+        counted = hub_health.probe(target, timeout=3)
+
+    assert ignored["content"].ready
+    assert ignored["content"].reason == "ignored failing checks: license"
+    assert not counted["content"].ready
+    assert counted["content"].failing_checks == ["license"]
+
+
+def test_other_failing_checks_are_not_ignored():
+    with ContractServer(
+        Behaviour(hub="content", failing=["license", "database"])
+    ) as server:
+        target = hub_health.build_targets(
+            [{"name": "content", "url": server.url}], None
+        )
+        reports = hub_health.probe(target, timeout=3, ignore_checks=("license",))
+
+    assert reports["content"].status == "not_ready"

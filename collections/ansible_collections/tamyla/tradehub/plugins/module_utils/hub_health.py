@@ -275,8 +275,13 @@ def assess(
     target: HubTarget,
     responses: dict[str, Response],
     now: datetime.datetime,
+    ignore_checks: tuple[str, ...] = (),
 ) -> HubReport:
-    """Turn the three responses of one hub into its report."""
+    """Turn the three responses of one hub into its report.
+
+    A hub whose only failing readiness checks are in *ignore_checks* counts as ready,
+    and its reason names them.
+    """
     report = HubReport(name=target.name, url=target.url)
     healthz, readyz, version = (responses[e] for e in ENDPOINTS)
     report.latency_ms = max(r.latency_ms for r in responses.values())
@@ -298,7 +303,10 @@ def assess(
     if isinstance(readyz.body, dict):
         report.checks = readyz.body.get("checks") or {}
         report.failing_checks = list(readyz.body.get("failing") or [])
-    if readyz.error or readyz.code != 200:
+    ignored = bool(report.failing_checks) and set(report.failing_checks) <= set(
+        ignore_checks
+    )
+    if (readyz.error or readyz.code != 200) and not ignored:
         report.status = "not_ready"
         if readyz.error:
             report.reason = readyz.error
@@ -316,6 +324,10 @@ def assess(
         for name, check in sorted(report.checks.items())
         if isinstance(check, dict) and check.get("warning")
     ]
+    if ignored:
+        warnings.insert(
+            0, "ignored failing checks: " + ", ".join(report.failing_checks)
+        )
     report.reason = "; ".join(warnings)
     return report
 
@@ -325,6 +337,7 @@ def probe(
     timeout: float = 5.0,
     validate_certs: bool = True,
     ca_path: str | None = None,
+    ignore_checks: tuple[str, ...] = (),
 ) -> dict[str, HubReport]:
     """Probe every endpoint of every hub at once; one report per hub."""
     context = _ssl_context(validate_certs, ca_path)
@@ -336,7 +349,9 @@ def probe(
         results = {key: future.result() for key, future in futures.items()}
     now = datetime.datetime.now(datetime.timezone.utc)
     return {
-        t.name: assess(t, {e: results[(t.name, e)] for e in ENDPOINTS}, now)
+        t.name: assess(
+            t, {e: results[(t.name, e)] for e in ENDPOINTS}, now, ignore_checks
+        )
         for t in targets
     }
 
@@ -348,6 +363,7 @@ def wait_until_ready(
     ca_path: str | None = None,
     wait_timeout: float = 300.0,
     interval: float = 2.0,
+    ignore_checks: tuple[str, ...] = (),
     clock=time.monotonic,
     sleep=time.sleep,
 ) -> tuple[dict[str, HubReport], int]:
@@ -362,7 +378,9 @@ def wait_until_ready(
     rounds = 0
     while True:
         rounds += 1
-        reports.update(probe(pending, timeout, validate_certs, ca_path))
+        reports.update(
+            probe(pending, timeout, validate_certs, ca_path, tuple(ignore_checks))
+        )
         pending = [t for t in pending if not reports[t.name].ready]
         if not pending or clock() + interval > deadline:
             return reports, rounds

@@ -86,6 +86,14 @@ options:
       - Fail when a hub is not ready. With V(false) the module only reports.
     type: bool
     default: true
+  ignore_checks:
+    description:
+      - Readiness checks whose failure does not count, for example V(license) to wait
+        for hubs that are installed but not licensed yet. A hub failing only these
+        checks is reported ready, and the reason in RV(hubs) names them.
+    type: list
+    elements: str
+    default: []
   cert_warning_days:
     description:
       - Warn when a TLS certificate expires in fewer days than this.
@@ -257,6 +265,7 @@ def run_module(module):
         ca_path=params["ca_path"],
         wait_timeout=params["wait_timeout"] if params["wait"] else 0,
         interval=params["wait_interval"],
+        ignore_checks=tuple(params["ignore_checks"]),
     )
     result = dict(
         changed=False,
@@ -303,6 +312,7 @@ def main():
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
             fail_on_unready=dict(type="bool", default=True),
+            ignore_checks=dict(type="list", elements="str", default=[]),
             cert_warning_days=dict(type="int", default=30),
         ),
         supports_check_mode=True,
