@@ -367,6 +367,8 @@ class Importer:
             if not self.check_mode:
                 self._lock(conn)
             runs, owners = self._plan(conn, manifest)
+            if not self.check_mode:
+                self._ensure_ledger(conn)
             for run in runs:
                 if run.done is not None:
                     progress.entity(run.entity.name, state="already_imported")
@@ -377,7 +379,6 @@ class Importer:
                 not refused or self.on_error == SKIP_ENTITY
             )
             if merge:
-                self._ensure_ledger(conn)
                 progress.update(state="merging")
             for run in runs:
                 if run.done is not None or run.problems:
@@ -553,12 +554,18 @@ class Importer:
         started = self.clock()
         progress.entity(entity.name, state="verifying", rows_done=0)
         size = bundle.size(entity) or 1
-        stage = _ident(_stage_name(entity))
+        stage = self._stage(entity)
+        if self.check_mode:
+            kind = "TEMPORARY"  # gone with the session: check mode leaves nothing
+        elif run.table_exists:
+            kind = "UNLOGGED"  # merged into the table, then dropped
+        else:
+            kind = ""  # becomes the table itself: its rows are written once
         try:
             with conn.transaction():
                 conn.execute(
-                    sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(
-                        stage, _column_defs(entity, with_key=False)
+                    sql.SQL("CREATE {} TABLE {} ({})").format(
+                        sql.SQL(kind), stage, _column_defs(entity, with_key=False)
                     )
                 )
                 with bundle.open(entity) as raw:
@@ -604,11 +611,11 @@ class Importer:
                 if run.problems:
                     raise _Refused()
                 run.rows = rows
-                conn.execute(sql.SQL("ANALYZE {}").format(stage))
-                run.problems.extend(self._duplicates(conn, entity))
+                self._index_key(conn, run)
                 if run.problems:
                     raise _Refused()
                 if self.check_mode:
+                    conn.execute(sql.SQL("ANALYZE {}").format(stage))
                     self._count_changes(conn, run)
         except _Refused:
             run.status = "refused"
@@ -667,7 +674,7 @@ class Importer:
         statement = sql.SQL(
             "COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
         ).format(
-            _ident(_stage_name(entity)),
+            self._stage(entity),
             sql.SQL(", ").join(_ident(name) for name in names),
         )
         with conn.cursor() as cursor:
@@ -691,7 +698,7 @@ class Importer:
         problems = run.problems
         limit = self.max_problems
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            _ident(_stage_name(entity)),
+            self._stage(entity),
             sql.SQL(", ").join(_ident(name) for name in names),
         )
         rows = 0
@@ -760,13 +767,33 @@ class Importer:
                 raise _Refused()
         return rows
 
+    def _stage(self, entity):
+        if self.check_mode:
+            return _ident(_stage_name(entity))
+        return _ident(LEDGER_SCHEMA, _stage_name(entity))
+
+    def _index_key(self, conn, run):
+        """The primary key's unique index, built by one sort; refuses duplicates."""
+        entity = run.entity
+        try:
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("CREATE UNIQUE INDEX {} ON {} ({})").format(
+                        _ident(_stage_name(entity) + "_key"),
+                        self._stage(entity),
+                        sql.SQL(", ").join(_ident(k) for k in entity.primary_key),
+                    )
+                )
+        except psycopg.errors.UniqueViolation:
+            run.problems.extend(self._duplicates(conn, entity))
+
     def _duplicates(self, conn, entity):
         key = sql.SQL(", ").join(_ident(k) for k in entity.primary_key)
         found = conn.execute(
             sql.SQL(
                 "SELECT {key}, count(*) FROM {stage} GROUP BY {key}"
                 " HAVING count(*) > 1 ORDER BY {key} LIMIT %s"
-            ).format(key=key, stage=_ident(_stage_name(entity))),
+            ).format(key=key, stage=self._stage(entity)),
             [self.max_problems],
         ).fetchall()
         problems = []
@@ -809,7 +836,7 @@ class Importer:
             ).format(
                 first=_ident(entity.primary_key[0]),
                 differs=differs,
-                stage=_ident(_stage_name(entity)),
+                stage=self._stage(entity),
                 table=_ident(entity.hub, _table_name(entity)),
                 join=join,
             )
@@ -837,33 +864,49 @@ class Importer:
                     " PRIMARY KEY (bundle_sha256, entity))"
                 ).format(_ident(LEDGER_SCHEMA, LEDGER_TABLE))
             )
+            # Staging tables a killed run left behind: this run stages again.
+            stale = conn.execute(
+                "SELECT c.relname FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname LIKE %s",
+                [LEDGER_SCHEMA, STAGE_PREFIX.replace("_", "\\_") + "%"],
+            ).fetchall()
+            for (name,) in stale:
+                conn.execute(
+                    sql.SQL("DROP TABLE {}").format(_ident(LEDGER_SCHEMA, name))
+                )
 
     def _merge(self, conn, manifest, run, owner, progress):
         entity = run.entity
         started = self.clock()
         progress.entity(entity.name, state="merging")
         table = _ident(entity.hub, _table_name(entity))
-        stage = _ident(_stage_name(entity))
+        stage = self._stage(entity)
         columns = sql.SQL(", ").join(_ident(c) for c in entity.column_names)
         with conn.transaction():
-            if not conn.execute(
+            exists = conn.execute(
                 "SELECT to_regclass(%s)", [f'"{entity.hub}"."{_table_name(entity)}"']
-            ).fetchone()[0]:
-                self._create_table(conn, entity, table, owner)
-            empty = conn.execute(
-                sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table)
             ).fetchone()[0]
-            if empty:
-                # Nothing to compare with: a plain insert, still checked by the key.
-                cursor = conn.execute(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                        table, columns, columns, stage
-                    )
-                )
-                inserted, updated = cursor.rowcount, 0
+            if not exists:
+                # A first import: the verified staging table becomes the table.
+                self._move_into_place(conn, entity, owner)
+                inserted, updated = run.rows, 0
             else:
-                inserted, updated = conn.execute(self._upsert(entity)).fetchone()
-            conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+                empty = conn.execute(
+                    sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table)
+                ).fetchone()[0]
+                if empty:
+                    cursor = conn.execute(
+                        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                            table, columns, columns, stage
+                        )
+                    )
+                    inserted, updated = cursor.rowcount, 0
+                else:
+                    inserted, updated = conn.execute(
+                        self._upsert(entity, stage)
+                    ).fetchone()
+                conn.execute(sql.SQL("DROP TABLE {}").format(stage))
             seconds = run.seconds + (self.clock() - started)
             conn.execute(
                 sql.SQL(
@@ -898,11 +941,26 @@ class Importer:
         progress.entity(entity.name, state="merged")
 
     @staticmethod
-    def _create_table(conn, entity, table, owner):
-        """The entity's table in its hub's schema, owned by the hub's role."""
+    def _move_into_place(conn, entity, owner):
+        """Make the staging table the entity's table in its hub's schema, owned by the
+        hub's role, its unique index the primary key: no row is written again."""
+        name = _table_name(entity)
+        table = _ident(entity.hub, name)
         conn.execute(
-            sql.SQL("CREATE TABLE {} ({})").format(
-                table, _column_defs(entity, with_key=True)
+            sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                _ident(LEDGER_SCHEMA, _stage_name(entity)), _ident(entity.hub)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                _ident(entity.hub, _stage_name(entity)), _ident(name)
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY USING INDEX {}"
+            ).format(
+                table, _ident(f"{name}_pkey"), _ident(_stage_name(entity) + "_key")
             )
         )
         conn.execute(
@@ -919,7 +977,7 @@ class Importer:
             )
 
     @staticmethod
-    def _upsert(entity):
+    def _upsert(entity, stage):
         """Insert new keys, update changed rows, leave equal rows untouched; count."""
         table = _ident(entity.hub, _table_name(entity))
         names = entity.column_names
@@ -951,7 +1009,7 @@ class Importer:
         ).format(
             table=table,
             columns=columns,
-            stage=_ident(_stage_name(entity)),
+            stage=stage,
             key=key,
             action=action,
         )
