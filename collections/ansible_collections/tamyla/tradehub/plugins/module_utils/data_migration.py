@@ -447,7 +447,8 @@ class Importer:
                 ).format(_ident(LEDGER_SCHEMA, LEDGER_TABLE)),
                 [manifest.source_tenant, manifest.sha256, manifest.exported_at],
             ).fetchone()[0]
-            if newer is not None and not self.force:
+            pending = [e for e in manifest.entities if e.name not in done]
+            if newer is not None and pending and not self.force:
                 problems.append(
                     Problem(
                         f"an export of {manifest.source_tenant!r} taken at "
