@@ -432,3 +432,27 @@ def test_a_run_killed_in_the_middle_ends_exact_when_run_again(
             " AND tablename <> 'ledger'"
         ).fetchone()[0]
     assert leftovers == 0
+
+
+def test_a_login_without_the_rights_it_needs_is_refused_before_any_write(
+    database: HubsDatabase, tmp_path: Path
+):
+    small = write_bundle(tmp_path / "small", rows=5, entities=["products", "orders"])
+    hub_login = {**database.conninfo, "user": "content", "password": "content-password"}
+    before = database.snapshot()
+
+    with pytest.raises(BundleError) as refused:
+        run_import(bundle=str(small), conninfo=hub_login, progress_file=None)
+
+    assert [str(p) for p in refused.value.problems] == [
+        "role 'content' cannot create tables in schema 'demand': connect as the "
+        "database's owner or a superuser (login_user; postgresql_admin_user in the "
+        "inventory)",
+        "role 'content' cannot give tables to role 'demand', the owner of schema "
+        "'demand': connect as the database's owner or a superuser (login_user; "
+        "postgresql_admin_user in the inventory)",
+        "role 'content' cannot create the schema tradehub_migration for the ledger: "
+        "connect as the database's owner or a superuser (login_user; "
+        "postgresql_admin_user in the inventory)",
+    ]
+    assert database.snapshot() == before

@@ -349,7 +349,8 @@ class Importer:
             return psycopg.connect(
                 autocommit=True,
                 application_name="tradehub-data-migration",
-                options="-c TimeZone=UTC",
+                # A long merge is not a runaway query: no statement timeout.
+                options="-c TimeZone=UTC -c statement_timeout=0",
                 **info,
             )
         except psycopg.Error as exc:
@@ -429,8 +430,13 @@ class Importer:
                     )
                 )
             else:
-                owners[hub] = row[0]
+                rights = self._check_rights(conn, hub, row[0])
+                problems.extend(rights)
+                if not rights:
+                    owners[hub] = row[0]
         ledger = self._ledger_exists(conn)
+        if not ledger:
+            problems.extend(self._check_rights(conn, None, None))
         done = {}
         if ledger:
             for row in conn.execute(
@@ -470,6 +476,48 @@ class Importer:
         if problems:
             raise BundleError(problems)
         return runs, owners
+
+    @staticmethod
+    def _check_rights(conn, hub, owner):
+        """The login must create tables in the hub's schema and give them to the hub's
+        role (or, for hub None, create the ledger's schema): refused early otherwise."""
+        user = conn.info.user
+        fix = (
+            "connect as the database's owner or a superuser (login_user; "
+            "postgresql_admin_user in the inventory)"
+        )
+        if hub is None:
+            allowed = conn.execute(
+                "SELECT has_database_privilege(current_database(), 'CREATE')"
+            ).fetchone()[0]
+            return (
+                []
+                if allowed
+                else [
+                    Problem(
+                        f"role {user!r} cannot create the schema {LEDGER_SCHEMA} "
+                        f"for the ledger: {fix}"
+                    )
+                ]
+            )
+        usage, create, member = conn.execute(
+            "SELECT has_schema_privilege(%s, 'USAGE'), has_schema_privilege(%s, 'CREATE'),"
+            " pg_has_role(%s, 'MEMBER')",
+            [hub, hub, owner],
+        ).fetchone()
+        problems = []
+        if not (usage and create):
+            problems.append(
+                Problem(f"role {user!r} cannot create tables in schema {hub!r}: {fix}")
+            )
+        if not member:
+            problems.append(
+                Problem(
+                    f"role {user!r} cannot give tables to role {owner!r}, the owner "
+                    f"of schema {hub!r}: {fix}"
+                )
+            )
+        return problems
 
     @staticmethod
     def _ledger_exists(conn):
@@ -800,8 +848,7 @@ class Importer:
         problems = []
         for row in found:
             values = ", ".join(
-                f"{name}={value}"
-                for name, value in zip(entity.primary_key, row[:-1], strict=True)
+                f"{name}={row[index]}" for index, name in enumerate(entity.primary_key)
             )
             problems.append(
                 Problem(

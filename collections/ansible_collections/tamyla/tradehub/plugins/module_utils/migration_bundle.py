@@ -36,8 +36,11 @@ COLUMN_TYPES = {
     "uuid": "uuid",
     "json": "jsonb",
 }
-#: Entity and column names: lower-case SQL identifiers that never need quoting.
+#: Column names: lower-case SQL identifiers that never need quoting.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+#: Entity names, shorter: the names of their tables and indexes derive from them and
+#: must stay within PostgreSQL's 63 characters.
+ENTITY_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -192,9 +195,12 @@ def _entity(raw, index, known_hubs, allowed_hubs, problems):
         problems.append(Problem(f"entity #{index} is not an object"))
         return None
     name = raw.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not ENTITY_NAME_PATTERN.match(name):
         problems.append(
-            Problem(f"entity #{index}: name {name!r} is not a lower-case identifier")
+            Problem(
+                f"entity #{index}: name {name!r} is not a lower-case identifier "
+                "(letters, digits, _; at most 40)"
+            )
         )
         return None
     before = len(problems)
