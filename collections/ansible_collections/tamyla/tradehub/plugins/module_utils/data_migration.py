@@ -174,8 +174,12 @@ class Progress:
             e["rows"] for e in entities if e["state"] in ("merged", "already_imported")
         )
         total = doc["rows_total"] or 1
-        doc["percent"] = round(
-            100.0 * (doc["rows_verified"] + doc["rows_merged"]) / (2 * total), 1
+        doc["percent"] = (
+            100.0
+            if doc["state"] == "done"
+            else round(
+                100.0 * (doc["rows_verified"] + doc["rows_merged"]) / (2 * total), 1
+            )
         )
         doc["elapsed_seconds"] = round(now - self._started, 3)
         doc["updated_at"] = _now()
@@ -304,8 +308,9 @@ class Importer:
 
     def run(self):
         """Verify, then merge; return the result document (``failed`` and ``msg`` on
-        problems). Raise BundleError for a bad manifest and MigrationError when the
-        database cannot be used; in both cases nothing was written."""
+        problems). Raise BundleError when the bundle is refused before anything is
+        written (manifest, files, schemas, rights, tables), MigrationError when the run
+        cannot go on (connection, lock, progress file)."""
         started = self.clock()
         with Bundle(self.bundle_path) as bundle:
             manifest = parse_manifest(bundle.read_manifest(), HUBS, self.hubs)
@@ -417,7 +422,7 @@ class Importer:
         problems, owners, runs = [], {}, []
         for hub in sorted({entity.hub for entity in manifest.entities}):
             row = conn.execute(
-                "SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace"
+                "SELECT pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace"
                 " WHERE nspname = %s",
                 [hub],
             ).fetchone()
