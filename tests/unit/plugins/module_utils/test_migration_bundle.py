@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 from ansible_collections.tamyla.tradehub.plugins.module_utils.catalog import HUBS
 from ansible_collections.tamyla.tradehub.plugins.module_utils.migration_bundle import (
+    BUNDLE_FORMAT,
+    COLUMN_TYPES,
+    FORMATS,
     Bundle,
     BundleError,
     HashingReader,
@@ -210,3 +214,20 @@ def test_problems_read_as_their_location():
         "column": None,
         "message": "bad",
     }
+
+
+def test_the_format_document_lists_every_column_type_and_format():
+    doc = (
+        Path(__file__).resolve().parents[4] / "docs" / "migration-bundle.md"
+    ).read_text()
+    section = doc.split("### Column types", 1)[1].split("###", 1)[0]
+
+    documented = re.findall(r"^\| `(\w+)` \| `(\w+)`", section, re.MULTILINE)
+
+    assert [name for name, _ in documented] == list(COLUMN_TYPES)
+    for name, sql_type in documented:
+        assert COLUMN_TYPES[name].startswith(
+            sql_type.replace("timestamptz", "timestamp")
+        )
+    assert f'"format": "{BUNDLE_FORMAT}"' in doc
+    assert all(f"`{fmt}`" in doc for fmt in FORMATS)
