@@ -13,12 +13,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from ansible_collections.tamyla.tradehub.plugins.module_utils.data_migration import (
     run_import,
 )
 from ansible_collections.tamyla.tradehub.plugins.module_utils.migration_bundle import (
+    COLUMN_TYPES,
     BundleError,
+    Column,
+    value_problem,
 )
 
 from tests.support.bundles import (
@@ -222,17 +226,30 @@ def test_check_mode_reports_every_problem_without_writing(
     database: HubsDatabase, bundle: Path, tmp_path: Path
 ):
     broken, _, _ = corrupt_copy(bundle, tmp_path / "broken", "wrong-type")
-    manifest = read_manifest(broken)
-    tickets = next(e for e in manifest["entities"] if e["name"] == "tickets")
-    lines = (broken / tickets["file"]).read_text().splitlines(keepends=True)
-    row = json.loads(lines[2])
-    row["ticket_id"], row["priority"] = "three", None
-    lines[2] = json.dumps(row) + "\n"
-    (broken / tickets["file"]).write_text("".join(lines))
-    tickets["sha256"] = hashlib.sha256(
-        (broken / tickets["file"]).read_bytes()
-    ).hexdigest()
-    (broken / "manifest.json").write_text(json.dumps(manifest))
+
+    def edit(name: str, change) -> None:
+        manifest = read_manifest(broken)
+        entity = next(e for e in manifest["entities"] if e["name"] == name)
+        path = broken / entity["file"]
+        lines = path.read_text().splitlines(keepends=True)
+        change(lines)
+        path.write_text("".join(lines))
+        entity["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+        (broken / "manifest.json").write_text(json.dumps(manifest))
+
+    def bad_ticket(lines: list[str]) -> None:
+        row = json.loads(lines[2])
+        row["ticket_id"], row["priority"] = "three", None
+        lines[2] = json.dumps(row) + "\n"
+
+    def more_bad_orders(lines: list[str]) -> None:
+        fields = lines[8].split(",")
+        fields[3] = "1.2.3"
+        lines[8] = ",".join(fields)
+        lines[10] = lines[10].replace(",", ",,", 1)
+
+    edit("tickets", bad_ticket)
+    edit("orders", more_bad_orders)
     before = database.snapshot()
 
     result = migrate(database, broken, tmp_path, check_mode=True)
@@ -241,10 +258,15 @@ def test_check_mode_reports_every_problem_without_writing(
     assert result["failed"] is True
     found = {(p["entity"], p["line"], p["column"]) for p in result["problems"]}
     assert found == {
-        ("orders", 6, "total"),
+        ("orders", 6, "total"),  # where PostgreSQL's COPY stopped
+        ("orders", 9, "total"),  # found by the second pass
+        ("orders", 11, None),
         ("tickets", 3, "ticket_id"),
         ("tickets", 3, "priority"),
     }
+    messages = {(p["line"], p["message"]) for p in result["problems"]}
+    assert (9, 'invalid input syntax for type numeric: "1.2.3"') in messages
+    assert (11, "7 fields, the header names 6") in messages
     assert result["entities"]["orders"]["status"] == "refused"
     assert result["entities"]["products"]["status"] == "would_import"
     assert result["entities"]["products"]["new"] == ROWS
@@ -456,3 +478,87 @@ def test_a_login_without_the_rights_it_needs_is_refused_before_any_write(
         "postgresql_admin_user in the inventory)",
     ]
     assert database.snapshot() == before
+
+
+SAMPLES = {
+    "integer": [
+        "42",
+        " -7 ",
+        "+0",
+        "9223372036854775807",
+        "9223372036854775808",
+        "4.0",
+        "1e3",
+        "abc",
+        "0x1F",
+        "1_000",
+        "",
+    ],
+    "decimal": [
+        "12.50",
+        "-.5",
+        "5.",
+        "1e-3",
+        "NaN",
+        "-Infinity",
+        "1.2.3",
+        "12,5",
+        "€3",
+        " 7 ",
+        "",
+    ],
+    "boolean": [
+        "true",
+        "FALSE",
+        "t",
+        "yes",
+        "n",
+        "on",
+        "off",
+        "1",
+        "0",
+        "tru",
+        "maybe",
+        "2",
+        "",
+    ],
+    "uuid": [
+        "7d164b60-fca2-4811-8b7b-1c7d89219bf7",
+        "{7d164b60fca248118b7b1c7d89219bf7}",
+        "7D164B60-FCA2-4811-8B7B-1C7D89219BF7",
+        "7d164b60",
+        "not-a-uuid",
+        "",
+    ],
+}
+
+
+def test_the_second_pass_reports_only_values_postgresql_refuses(
+    postgres: PostgresServer,
+):
+    flagged_any = set()
+    with postgres.connect() as conn:
+        for kind, values in SAMPLES.items():
+            for value in values:
+                column = Column("c", kind, nullable=False)
+                flagged = value_problem(value, column) is not None
+                try:
+                    with conn.transaction():
+                        accepted = conn.execute(
+                            f"SELECT NULLIF(%s, '')::{COLUMN_TYPES[kind]} IS NOT NULL",
+                            [value],
+                        ).fetchone()[0]
+                except psycopg.DataError:
+                    accepted = False
+                assert not (flagged and accepted), (kind, value)
+                if flagged:
+                    flagged_any.add((kind, value))
+    assert {
+        ("integer", "abc"),
+        ("integer", "4.0"),
+        ("integer", "9223372036854775808"),
+        ("decimal", "1.2.3"),
+        ("boolean", "maybe"),
+        ("uuid", "not-a-uuid"),
+        ("integer", ""),
+    } <= flagged_any

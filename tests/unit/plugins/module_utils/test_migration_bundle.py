@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -21,6 +22,7 @@ from ansible_collections.tamyla.tradehub.plugins.module_utils.migration_bundle i
     HashingReader,
     Problem,
     parse_manifest,
+    scan_csv,
 )
 
 from tests.support.bundles import (
@@ -231,3 +233,26 @@ def test_the_format_document_lists_every_column_type_and_format():
         )
     assert f'"format": "{BUNDLE_FORMAT}"' in doc
     assert all(f"`{fmt}`" in doc for fmt in FORMATS)
+
+
+def test_the_second_pass_lists_every_bad_field_by_record(bundle: Path):
+    manifest = parse_manifest((bundle / "manifest.json").read_bytes(), HUBS)
+    products = next(e for e in manifest.entities if e.name == "products")
+    data = (
+        "\ufeffsku,name,description,price,currency,published,updated_at\n"
+        'A-1,One,"two\nlines",12.50,EUR,true,2026-01-01T00:00:00Z\n'
+        "A-2,Two,,twelve,EUR,maybe,2026-01-01T00:00:00Z\n"
+        "A-3,Three,,,EUR,false\n"
+        "A-4,Four,,1,EUR,false,2026-01-01T00:00:00Z\n"
+    ).encode()
+
+    problems = scan_csv(io.BytesIO(data), products, limit=10)
+
+    assert [str(p) for p in problems] == [
+        "entity products, line 3, column price: invalid input syntax for type "
+        'numeric: "twelve"',
+        "entity products, line 3, column published: invalid input syntax for type "
+        'boolean: "maybe"',
+        "entity products, line 4: 6 fields, the header names 7",
+    ]
+    assert len(scan_csv(io.BytesIO(data), products, limit=1)) == 1

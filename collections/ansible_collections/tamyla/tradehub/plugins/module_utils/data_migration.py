@@ -40,6 +40,7 @@ from ansible_collections.tamyla.tradehub.plugins.module_utils.migration_bundle i
     HashingReader,
     Problem,
     parse_manifest,
+    scan_csv,
 )
 
 try:
@@ -609,6 +610,7 @@ class Importer:
         progress.entity(entity.name, state="verifying", rows_done=0)
         size = bundle.size(entity) or 1
         stage = self._stage(entity)
+        copy_failed = False
         if self.check_mode:
             kind = "TEMPORARY"  # gone with the session: check mode leaves nothing
         elif run.table_exists:
@@ -640,9 +642,12 @@ class Importer:
                         line_offset = 1 if entity.format == "csv" else 0
                         run.problems.append(_copy_problem(entity, exc, line_offset))
                         rows = None
+                        copy_failed = entity.format == "csv"
                     except _Refused:
                         rows = None
                     hasher.drain()
+                if copy_failed:
+                    self._scan_for_more(bundle, run)
                 digest = hasher.hexdigest()
                 if digest != entity.sha256:
                     run.problems.insert(
@@ -681,6 +686,15 @@ class Importer:
         else:
             progress.entity(entity.name, state="verified", rows_done=run.rows)
         run.seconds += self.clock() - started
+
+    def _scan_for_more(self, bundle, run):
+        """COPY stopped at the first bad value: list the others too, once."""
+        lines = {p.line for p in run.problems}
+        with bundle.open(run.entity) as raw:
+            for problem in scan_csv(raw, run.entity, self.max_problems):
+                if problem.line not in lines:
+                    run.problems.append(problem)
+        del run.problems[self.max_problems :]
 
     def _copy_csv(self, conn, run, reader, hasher, report):
         """Check the header, then stream the rest of the file as it is into COPY."""

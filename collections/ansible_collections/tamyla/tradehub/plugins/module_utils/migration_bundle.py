@@ -10,6 +10,7 @@ straight out of the archive, so that nothing is held in memory or extracted to d
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import io
@@ -326,6 +327,83 @@ def parse_manifest(data, known_hubs, allowed_hubs=None):
         sha256=sha256,
         total_rows=sum(entity.rows for entity in entities),
     )
+
+
+# What PostgreSQL's input functions may accept; PostgreSQL 16 added non-decimal
+# integers and underscores between digits, so they are never reported either.
+_INTEGER = re.compile(
+    r"^\s*[+-]?(\d[\d_]*|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+)\s*$"
+)
+_DECIMAL = re.compile(r"^\s*[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][+-]?\d+)?\s*$")
+_DECIMAL_WORDS = ("nan", "infinity", "+infinity", "-infinity", "inf", "+inf", "-inf")
+_BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off")
+_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def value_problem(value, column):
+    """Why PostgreSQL surely refuses *value* for *column*, or None. Conservative: a
+    value it might accept is never reported (dates, times and JSON are left to it)."""
+    if value == "":
+        # An unquoted empty field is NULL, a quoted one the empty string: the csv
+        # module cannot tell them apart, and either is wrong for a NOT NULL non-text.
+        if not column.nullable and column.type != "text":
+            return f"empty, but a {column.type} that is not nullable"
+        return None
+    kind = column.type
+    if kind == "integer":
+        ok = bool(_INTEGER.match(value))
+        if ok and value.strip().lstrip("+-").isdigit():
+            ok = -(2**63) <= int(value) < 2**63
+    elif kind == "decimal":
+        ok = bool(_DECIMAL.match(value)) or value.strip().lower() in _DECIMAL_WORDS
+    elif kind == "boolean":
+        word = value.strip().lower()
+        ok = word in ("1", "0") or (
+            word != "" and any(full.startswith(word) for full in _BOOLEAN_WORDS)
+        )
+    elif kind == "uuid":
+        ok = bool(_HEX.match(value.strip().strip("{}").replace("-", "")))
+    else:
+        return None
+    if ok:
+        return None
+    return f'invalid input syntax for type {COLUMN_TYPES[kind]}: "{value[:60]}"'
+
+
+def scan_csv(stream, entity, limit):
+    """Every bad field of a CSV file, found in Python, up to *limit* problems.
+
+    PostgreSQL's COPY stops at the first bad value; when it has, this second pass
+    lists the others, so that one check run shows them all. Lines are numbered as
+    COPY numbers them: the header is line 1, and a record is one line.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    reader = csv.reader(text)
+    problems = []
+    header = next(reader, [])
+    header = [header[0].lstrip("\ufeff"), *header[1:]] if header else []
+    by_name = {column.name: column for column in entity.columns}
+    columns = [by_name.get(name) for name in header]
+    for number, fields in enumerate(reader, 2):
+        if len(fields) != len(columns):
+            problems.append(
+                Problem(
+                    f"{len(fields)} fields, the header names {len(columns)}",
+                    entity.name,
+                    number,
+                )
+            )
+        else:
+            for index, column in enumerate(columns):
+                if column is None:
+                    continue
+                message = value_problem(fields[index], column)
+                if message:
+                    problems.append(Problem(message, entity.name, number, column.name))
+        if len(problems) >= limit:
+            break
+    text.detach()
+    return problems[:limit]
 
 
 class HashingReader(io.RawIOBase):
