@@ -241,3 +241,21 @@ def test_migrate_playbook_imports_into_an_external_database(
     assert len(database.saas_tables()) == len(ENTITIES)
     assert unset.returncode != 0
     assert "Set migrate_bundle to the path of the export bundle" in unset.stdout
+
+
+def test_a_host_without_psycopg_gets_a_clear_error(
+    database: HubsDatabase, bundle: Path, tmp_path: Path
+):
+    bare = tmp_path / "bare-python"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True
+    )
+    missing = task(database, bundle, tmp_path / "p.json")
+    missing["vars"] = {"ansible_python_interpreter": str(bare / "bin" / "python")}
+
+    (result,) = results(run_playbook([missing]))
+
+    assert result["failed"] is True
+    assert "psycopg (version 3)" in result["msg"]
+    assert "python3-psycopg" in result["msg"]
+    assert database.saas_tables() == []
