@@ -94,6 +94,10 @@ notes:
   - Runs against one database take turns (a PostgreSQL advisory lock); a second run
     waits up to five minutes for the first one.
   - The password is never returned or written to the progress file.
+  - The progress file is written in check mode too; it reports the run and is no part
+    of the deployment.
+  - An entity the ledger records for the same bundle is not read again; if its table
+    was changed by hand since, O(force=true) merges the bundle's rows back.
 seealso:
   - name: Migration bundle format
     description: The export bundle, the tables it fills and how to follow a run.
