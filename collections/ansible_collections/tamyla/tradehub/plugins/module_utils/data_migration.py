@@ -506,10 +506,13 @@ class Importer:
                     )
                 ]
             )
+        # Giving a table to a role takes membership; from PostgreSQL 16 on, the
+        # right to SET ROLE to it.
+        role_right = "SET" if conn.info.server_version >= 160000 else "MEMBER"
         usage, create, member = conn.execute(
             "SELECT has_schema_privilege(%s, 'USAGE'), has_schema_privilege(%s, 'CREATE'),"
-            " pg_has_role(%s, 'MEMBER')",
-            [hub, hub, owner],
+            " pg_has_role(%s, %s)",
+            [hub, hub, owner, role_right],
         ).fetchone()
         problems = []
         if not (usage and create):
