@@ -183,6 +183,11 @@ def test_a_tar_gz_bundle_streams_its_files(bundle: Path, tmp_path: Path):
                 reader.drain(chunk_size=1000)
             assert reader.hexdigest() == entity.sha256
             assert reader.bytes_read == opened.size(entity)
+        positions = [opened.position(entity) for entity in manifest.entities]
+    assert min(positions) > 0
+    assert len(set(positions)) == len(positions)
+    with Bundle(str(bundle)) as opened:
+        assert {opened.position(entity) for entity in manifest.entities} == {0}
 
 
 def test_a_missing_file_and_a_bad_archive_are_named(bundle: Path, tmp_path: Path):

@@ -376,7 +376,7 @@ class Importer:
             runs, owners = self._plan(conn, manifest)
             if not self.check_mode:
                 self._ensure_ledger(conn)
-            for run in runs:
+            for run in sorted(runs, key=lambda r: bundle.position(r.entity)):
                 if run.done is not None:
                     progress.entity(run.entity.name, state="already_imported")
                     continue

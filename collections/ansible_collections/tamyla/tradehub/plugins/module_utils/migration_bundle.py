@@ -510,6 +510,13 @@ class Bundle:
                 )
         return problems
 
+    def position(self, entity):
+        """Where the file starts in the archive (0 in a directory): reading the files
+        in this order never rewinds the compressed stream."""
+        if self._tar is None:
+            return 0
+        return self._member(entity.file).offset_data
+
     def size(self, entity):
         if self._tar is None:
             return os.path.getsize(os.path.join(self.path, entity.file))
