@@ -48,7 +48,7 @@ def child(bundle: str, conninfo: str) -> None:
     result = run_import(
         bundle=bundle,
         conninfo=json.loads(conninfo),
-        progress_file=os.path.join(tempfile.gettempdir(), "bench-progress.json"),
+        progress_file=os.path.join(os.path.dirname(bundle), "progress.json"),
     )
     print(json.dumps(result))
 

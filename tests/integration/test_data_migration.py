@@ -464,7 +464,11 @@ def test_a_login_without_the_rights_it_needs_is_refused_before_any_write(
     before = database.snapshot()
 
     with pytest.raises(BundleError) as refused:
-        run_import(bundle=str(small), conninfo=hub_login, progress_file=None)
+        run_import(
+            bundle=str(small),
+            conninfo=hub_login,
+            progress_file=str(tmp_path / "progress.json"),
+        )
 
     assert [str(p) for p in refused.value.problems] == [
         "role 'content' cannot create tables in schema 'demand': connect as the "
