@@ -22,9 +22,9 @@ import sys
 
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
-from moto.eks import models  # noqa: E402
-from moto.rds import models as rds_models  # noqa: E402
-from moto.server import main  # noqa: E402
+from moto.eks import models
+from moto.rds import models as rds_models
+from moto.server import main
 
 _create_nodegroup = models.Nodegroup.__init__
 
