@@ -10,6 +10,8 @@ TROUBLESHOOTING.md:
 - The tags of a managed node group can be listed and changed, as on AWS:
   community.aws.eks_nodegroup compares them on every run after the first, and moto
   handles the tags of clusters only.
+- A KMS key can be scheduled for deletion by its ARN, as on AWS:
+  amazon.aws.kms_key passes the ARN, and moto accepts only the bare key id there.
 - An RDS instance on gp3 storage reports the baseline IOPS and throughput AWS gives
   gp3 below 400 GiB (3000 and 125 MiB/s): amazon.aws.rds_instance reads both on every
   run after the first, and moto leaves them out unless they were given.
@@ -23,6 +25,7 @@ import sys
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
 from moto.eks import models
+from moto.kms import models as kms_models
 from moto.rds import models as rds_models
 from moto.server import main
 
@@ -90,6 +93,17 @@ def _db_instance_with_aws_defaults(self, *args, **kwargs) -> None:
 
 
 rds_models.DBInstance.__init__ = _db_instance_with_aws_defaults
+
+_schedule_key_deletion = kms_models.KmsBackend.schedule_key_deletion
+
+
+def _schedule_key_deletion_by_any_id(self, key_id: str, pending_window_in_days: int):
+    return _schedule_key_deletion(
+        self, self.any_id_to_key_id(key_id), pending_window_in_days
+    )
+
+
+kms_models.KmsBackend.schedule_key_deletion = _schedule_key_deletion_by_any_id
 
 if __name__ == "__main__":
     sys.exit(main())
