@@ -1,8 +1,13 @@
-"""playbooks/provision_aws.yml refuses bad input before any AWS API call.
+"""playbooks/provision_aws.yml before it builds anything: checks, zones, check mode.
 
-Each run points the role at an HTTP server on loopback that records every request it
-gets; a bad setting must fail the run in a check task, naming the variable, with that
-server never asked anything. The AWS example inventory is read as Ansible reads it.
+Bad input must fail the run in a check task, naming the variable, before any API call:
+those runs point the role at an HTTP server on loopback that records every request it
+gets, and that server must never be asked anything. Against moto on loopback (an empty
+account each time), a hosted zone the role did not make, or a given zone of another
+domain, stops the run before anything is created, and check mode on an empty account
+says what a run would do and creates nothing. The AWS example inventory is read as
+Ansible reads it. The full provisioning, idempotence and destroy are the ``aws``
+Molecule scenario's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import boto3
 import pytest
 import yaml
 
@@ -25,6 +31,7 @@ from tests.integration.test_inventories import (
     ansible_env,
     inventory,
 )
+from tests.support.aws import FAKE_CREDENTIALS, moto_server
 
 GOOD = {
     "tradehub_customer_id": "acme",
@@ -61,7 +68,10 @@ def endpoint() -> Iterator[str]:
     server.server_close()
 
 
-def provision(tmp_path: Path, endpoint: str, **settings: Any) -> dict[str, Any]:
+def run_provision(
+    tmp_path: Path, endpoint: str, *args: str, **settings: Any
+) -> tuple[int, dict[str, Any]]:
+    """Run provision_aws.yml on a throw-away inventory; its return code and JSON output."""
     variables = {
         **GOOD,
         "aws_infrastructure_endpoint_url": endpoint,
@@ -85,23 +95,27 @@ def provision(tmp_path: Path, endpoint: str, **settings: Any) -> dict[str, Any]:
             "-i",
             str(tmp_path / "hosts.yml"),
             str(ROOT / "playbooks" / "provision_aws.yml"),
+            *args,
         ],
         capture_output=True,
         text=True,
         env=ansible_env(
             ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
             ANSIBLE_NOCOLOR="1",
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_CONFIG_FILE="/dev/null",
-            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+            **FAKE_CREDENTIALS,
         ),
         cwd=ROOT,
         timeout=300,
         check=False,
     )
-    assert completed.returncode != 0, completed.stdout
-    return json.loads(completed.stdout)
+    return completed.returncode, json.loads(completed.stdout)
+
+
+def provision(tmp_path: Path, endpoint: str, **settings: Any) -> dict[str, Any]:
+    """A run that must fail; its JSON output."""
+    returncode, output = run_provision(tmp_path, endpoint, **settings)
+    assert returncode != 0, output
+    return output
 
 
 def failures(output: dict[str, Any]) -> list[tuple[str, str]]:
@@ -228,3 +242,77 @@ def test_aws_example_puts_the_controller_in_tradehub_aws() -> None:
     assert len(host["aws_infrastructure_availability_zones"]) >= 2
     assert host["aws_infrastructure_allowed_cidrs"]
     assert "aws_infrastructure_endpoint_url" not in host
+
+
+@pytest.fixture
+def moto() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+def client(endpoint: str, service: str):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def nothing_created(endpoint: str) -> None:
+    vpcs = client(endpoint, "ec2").describe_vpcs()["Vpcs"]
+    assert [v["VpcId"] for v in vpcs if not v["IsDefault"]] == []
+    assert client(endpoint, "kms").list_keys()["Keys"] == []
+    assert client(endpoint, "s3").list_buckets()["Buckets"] == []
+
+
+def test_a_zone_the_role_did_not_make_stops_the_run_before_anything_is_created(
+    tmp_path: Path, moto: str
+) -> None:
+    zone = client(moto, "route53").create_hosted_zone(
+        Name=GOOD["tradehub_domain"], CallerReference="the customer's own zone"
+    )["HostedZone"]
+    zone_id = zone["Id"].rsplit("/", 1)[-1]
+
+    output = provision(tmp_path, moto)
+
+    [(task, message)] = failures(output)
+    assert task.endswith("Refuse to take over a hosted zone the role did not make")
+    assert "aws_infrastructure_route53_zone_id" in message
+    assert zone_id in message
+    nothing_created(moto)
+    assert len(client(moto, "route53").list_hosted_zones()["HostedZones"]) == 1
+
+
+def test_a_given_zone_of_another_domain_is_refused(tmp_path: Path, moto: str) -> None:
+    zone = client(moto, "route53").create_hosted_zone(
+        Name="elsewhere.example", CallerReference="another domain"
+    )["HostedZone"]
+    zone_id = zone["Id"].rsplit("/", 1)[-1]
+
+    output = provision(tmp_path, moto, aws_infrastructure_route53_zone_id=zone_id)
+
+    [(task, message)] = failures(output)
+    assert task.endswith("Check that the given hosted zone exists and is the domain's")
+    assert "aws_infrastructure_route53_zone_id %s" % zone_id in message
+    assert "elsewhere.example." in message
+    nothing_created(moto)
+
+
+def test_check_mode_on_an_empty_account_says_it_would_create_everything(
+    tmp_path: Path, moto: str
+) -> None:
+    returncode, output = run_provision(tmp_path, moto, "--check")
+
+    assert returncode == 0, failures(output)
+    messages = [
+        result.get("msg", "")
+        for play in output["plays"]
+        for task in play["tasks"]
+        for result in task["hosts"].values()
+    ]
+    assert any("a run would create all of it" in str(m) for m in messages), messages
+    assert output["stats"]["localhost"]["changed"] == 0
+    nothing_created(moto)
+    assert not (tmp_path / "aws_outputs.yml").exists()

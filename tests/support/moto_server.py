@@ -1,6 +1,7 @@
-"""moto in server mode for the ``aws`` scenario, as close to AWS as the role needs.
+"""moto in server mode for the AWS tests, as close to AWS as the role needs.
 
-Two differences from a plain ``moto_server`` remain, both documented in the role's
+The ``aws`` Molecule scenario and tests/support/aws.py start this instead of a plain
+``moto_server``; each difference is listed in the aws_infrastructure role's
 TROUBLESHOOTING.md:
 
 - AWS's managed IAM policies (AmazonEKSClusterPolicy...) are loaded, as AWS has them.
