@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -34,17 +33,11 @@ from tests.support.bundles import (
     read_rows,
     write_bundle,
 )
-from tests.support.migration import HubsDatabase, hubs_database
+from tests.support.migration import HubsDatabase
 from tests.support.playbook import ROOT
 from tests.support.services import PostgresServer
 
 ROWS = 300
-
-
-@pytest.fixture
-def database(postgres: PostgresServer) -> Iterator[HubsDatabase]:
-    with hubs_database(postgres) as db:
-        yield db
 
 
 @pytest.fixture(scope="module")

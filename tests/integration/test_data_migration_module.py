@@ -7,24 +7,16 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.bundles import ENTITIES, corrupt_copy, write_bundle
-from tests.support.migration import HubsDatabase, hubs_database
+from tests.support.migration import HubsDatabase
 from tests.support.playbook import ROOT, run_playbook
-from tests.support.services import PostgresServer
 
 ROWS = 40
-
-
-@pytest.fixture
-def database(postgres: PostgresServer) -> Iterator[HubsDatabase]:
-    with hubs_database(postgres) as db:
-        yield db
 
 
 @pytest.fixture(scope="module")
